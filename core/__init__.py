@@ -1,0 +1,1 @@
+"""suan's core: site data, identity, SSH sessions, Slurm and storage. Never imports textual."""

@@ -1,0 +1,1 @@
+"""Slurm over a CommandRunner: typed models, delimited-text parsers and command builders."""
