@@ -371,3 +371,7 @@ def _open_tui(args: argparse.Namespace) -> int:
 
 
 __all__ = ["build_parser", "main", "parse_since", "to_jsonable"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

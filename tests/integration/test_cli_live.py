@@ -1,0 +1,98 @@
+"""The real ``suan`` command against the testbed: JSON contracts, exit codes, confirmations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import run_cli
+from tests.testbed_env import TestbedEnv
+
+pytestmark = pytest.mark.testbed
+
+
+def test_jobs_json_is_a_list_of_records(cli_config: Path, testbed: TestbedEnv) -> None:
+    result = run_cli(cli_config, "jobs", "--json")
+    assert result.returncode == 0, result.stderr
+    jobs = json.loads(result.stdout)
+    ids = {j["job_id"] for j in jobs}
+    assert testbed.seeded()["pi_running"] in ids
+    assert {"job_id", "name", "state", "partition", "cluster", "group"} <= set(jobs[0])
+
+
+def test_partitions_plain_text(cli_config: Path) -> None:
+    result = run_cli(cli_config, "partitions")
+    assert result.returncode == 0, result.stderr
+    assert "a100" in result.stdout and "cpu*" in result.stdout
+
+
+def test_missing_job_exits_9_with_words(cli_config: Path) -> None:
+    result = run_cli(cli_config, "job", "987654321")
+    assert result.returncode == 9
+    assert "987654321" in result.stderr and "Traceback" not in result.stderr
+    as_json = run_cli(cli_config, "--json", "job", "987654321")
+    assert json.loads(as_json.stdout)["error"]["kind"] == "not_found"
+
+
+def test_not_logged_in_exits_3(tmp_path: Path, testbed: TestbedEnv) -> None:
+    config = tmp_path / "config.toml"
+    text = testbed.config_path.read_text().replace(
+        str(testbed.root / "suan-data"), str(tmp_path / "empty")
+    )
+    config.write_text(text)
+    result = run_cli(config, "jobs")
+    assert result.returncode == 3, result.stderr
+    assert "suan login" in result.stderr
+
+
+def test_wrong_password_exits_4_and_never_echoes_it(tmp_path: Path, testbed: TestbedEnv) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        testbed.config_path.read_text().replace(
+            str(testbed.root / "suan-data"), str(tmp_path / "data")
+        )
+    )
+    secret = "not-the-password-Zq81"
+    result = run_cli(config, "login", "--password-stdin", input=secret + "\n")
+    assert result.returncode == 4
+    assert secret not in result.stdout + result.stderr
+    assert "password" in result.stderr.lower()
+
+
+def test_cancel_names_the_jobs_and_needs_yes_without_a_terminal(cli_config: Path) -> None:
+    submitted = run_cli(
+        cli_config, "--json", "submit", str(_script(cli_config.parent)), "-p", "cpu"
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["submitted"]["job_id"]
+    refused = run_cli(cli_config, "cancel", job_id)
+    assert refused.returncode == 10  # no terminal to confirm on: nothing happens
+    assert job_id in refused.stderr and "cli-live" in refused.stderr
+    done = run_cli(cli_config, "--json", "cancel", job_id, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {"job_id": job_id, "cancelled": True, "state": "CANCELLED", "message": ""}
+    ] or json.loads(done.stdout)[0]["cancelled"] is True
+
+
+def test_submit_warns_about_cold_storage(cli_config: Path, tmp_path: Path) -> None:
+    script = tmp_path / "cold.sh"
+    script.write_text("#!/bin/bash\ncat /archive/home/acct-hpc/hpcuser/data.txt\n")
+    result = run_cli(cli_config, "submit", str(script), "-p", "debug")
+    assert result.returncode == 10
+    assert "cold storage" in result.stderr and "/archive/home/acct-hpc/hpcuser/data.txt" in result.stderr
+
+
+def test_log_prints_the_tail_without_escapes(cli_config: Path, testbed: TestbedEnv) -> None:
+    result = run_cli(cli_config, "log", testbed.seeded()["pi_colour_log"], "-n", "10")
+    assert result.returncode == 0, result.stderr
+    assert "ERROR" in result.stdout and "\x1b" not in result.stdout
+    assert "progress 100%" in result.stdout and "progress  20%" not in result.stdout
+
+
+def _script(directory: Path) -> Path:
+    path = directory / "cli-live.sh"
+    path.write_text("#!/bin/bash\n#SBATCH --job-name=cli-live\n#SBATCH -t 5\nsleep 300\n")
+    return path
