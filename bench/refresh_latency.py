@@ -24,7 +24,8 @@ from tests.testbed_env import load_testbed_env
 
 
 def _median_ms(samples: list[float]) -> str:
-    return f"{statistics.median(samples) * 1000:7.1f} ms (p90 {sorted(samples)[int(len(samples) * 0.9) - 1] * 1000:.1f})"
+    p90 = sorted(samples)[max(0, int(len(samples) * 0.9) - 1)]
+    return f"{statistics.median(samples) * 1000:7.1f} ms (p90 {p90 * 1000:.1f})"
 
 
 async def core_latency(suan: Suan, n: int) -> list[float]:

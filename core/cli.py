@@ -98,8 +98,10 @@ async def cmd_login(suan: Suan, args: argparse.Namespace) -> int:
     _out(
         args,
         {"certificate": info, "elapsed": round(time.monotonic() - started, 1)},
-        lambda: f"Logged in as {', '.join(info.principals)}; certificate valid until "
-        f"{humanout.when(info.valid_before)} ({humanout.duration(info.remaining())} left).",
+        lambda: (
+            f"Logged in as {', '.join(info.principals)}; certificate valid until "
+            f"{humanout.when(info.valid_before)} ({humanout.duration(info.remaining())} left)."
+        ),
     )
     return 0
 
@@ -157,9 +159,7 @@ async def cmd_partitions(suan: Suan, args: argparse.Namespace) -> int:
 
 
 async def cmd_jobs(suan: Suan, args: argparse.Namespace) -> int:
-    jobs = await suan.jobs(
-        everyone=args.all, partition=args.partition, states=args.state or ()
-    )
+    jobs = await suan.jobs(everyone=args.all, partition=args.partition, states=args.state or ())
     _out(args, jobs, lambda: humanout.jobs(jobs, show_user=args.all))
     return 0
 
@@ -187,7 +187,7 @@ async def cmd_efficiency(suan: Suan, args: argparse.Namespace) -> int:
 async def cmd_submit(suan: Suan, args: argparse.Namespace) -> int:
     script_path = Path(args.script)
     try:
-        script = script_path.read_text()
+        script = await asyncio.to_thread(script_path.read_text)
     except OSError as exc:
         raise SuanError(f"Cannot read {script_path}: {exc.strerror}") from None
     cold = suan.cold_paths(script)
@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         return p
 
     p = add("login", cmd_login, "log in: password, then approve in 交我办 or by email")

@@ -8,6 +8,7 @@ A path is remote when it is absolute on the cluster (``/lustre/...``) or written
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +87,9 @@ async def cmd_df(suan: Suan, args: argparse.Namespace) -> int:
                     ",".join(p.writable_on),
                     humanout.size(p.free_bytes),
                     humanout.size(p.total_bytes),
-                    p.personal_dir if p.personal_exists is not False else p.personal_dir + " (missing)",
+                    p.personal_dir
+                    if p.personal_exists is not False
+                    else p.personal_dir + " (missing)",
                 ]
                 for p in pools
             ],
@@ -133,8 +136,9 @@ async def cmd_rm(suan: Suan, args: argparse.Namespace) -> int:
     storage = await suan.storage()
     plan = await storage.delete_plan(args.paths)
     if not args.json or not args.yes:
-        print("This deletes:\n" + "\n".join(f"  {line}" for line in plan.describe()),
-              file=sys.stderr)
+        print(
+            "This deletes:\n" + "\n".join(f"  {line}" for line in plan.describe()), file=sys.stderr
+        )
     if not args.yes and not _ask("Delete exactly these?"):
         raise Refused("Nothing was deleted.")
     await storage.delete(plan)
@@ -148,8 +152,12 @@ def _progress_printer(args: argparse.Namespace) -> Callable[[int, int], None] | 
 
     def show(done: int, total: int) -> None:
         pct = done * 100 // total if total else 100
-        print(f"\r{humanout.size(done)} / {humanout.size(total)} ({pct}%)", end="",
-              file=sys.stderr, flush=True)
+        print(
+            f"\r{humanout.size(done)} / {humanout.size(total)} ({pct}%)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return show
 
@@ -164,8 +172,10 @@ async def cmd_cp(suan: Suan, args: argparse.Namespace) -> int:
         _out(
             args,
             status,
-            lambda: f"Transfer {status.record.id} started on {status.record.node} in tmux "
-            f"(survives this process): suan transfers",
+            lambda: (
+                f"Transfer {status.record.id} started on {status.record.node} in tmux "
+                f"(survives this process): suan transfers"
+            ),
         )
         return 0
     if len(sources) != 1:
@@ -174,19 +184,17 @@ async def cmd_cp(suan: Suan, args: argparse.Namespace) -> int:
     if not remote_src[0] and is_remote(dest):
         suan._require_writable("uploading")
         result = await transfers.upload(
-            Path(src).expanduser(), dest, progress=_progress_printer(args), checksum=args.checksum
+            Path(os.path.expanduser(src)), dest, progress=_progress_printer(args), checksum=args.checksum
         )
     elif remote_src[0] and not is_remote(dest):
         result = await transfers.download(
-            src, Path(dest).expanduser(), progress=_progress_printer(args), checksum=args.checksum
+            src, Path(os.path.expanduser(dest)), progress=_progress_printer(args), checksum=args.checksum
         )
     else:
         raise SuanError("Neither path is on the cluster: use cp.")
     if not args.json and sys.stderr.isatty():
         print(file=sys.stderr)
-    _out(args, result, lambda: humanout.pairs(
-        (k, v) for k, v in humanout.fields(result).items()
-    ))
+    _out(args, result, lambda: humanout.pairs((k, v) for k, v in humanout.fields(result).items()))
     return 0
 
 
@@ -205,22 +213,24 @@ async def cmd_transfers(suan: Suan, args: argparse.Namespace) -> int:
     _out(
         args,
         items,
-        lambda: humanout.table(
-            ["ID", "STATE", "NODE", "PROGRESS", "FROM", "TO"],
-            [
+        lambda: (
+            humanout.table(
+                ["ID", "STATE", "NODE", "PROGRESS", "FROM", "TO"],
                 [
-                    t.record.id,
-                    t.state,
-                    t.record.node,
-                    f"{t.progress.percent}% {t.progress.rate}" if t.progress else "-",
-                    " ".join(t.record.sources),
-                    t.record.dest,
-                ]
-                for t in items
-            ],
-        )
-        if items
-        else "No transfers.",
+                    [
+                        t.record.id,
+                        t.state,
+                        t.record.node,
+                        f"{t.progress.percent}% {t.progress.rate}" if t.progress else "-",
+                        " ".join(t.record.sources),
+                        t.record.dest,
+                    ]
+                    for t in items
+                ],
+            )
+            if items
+            else "No transfers."
+        ),
     )
     return 0
 

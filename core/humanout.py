@@ -53,7 +53,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, flex: int = 
     if flex >= 0:
         widths[flex] = min(widths[flex], 40)
     lines = ["  ".join(fit(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(fit(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in body]
+    lines += [
+        "  ".join(fit(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in body
+    ]
     return "\n".join(lines)
 
 
@@ -90,8 +92,17 @@ def percent(value: float | None) -> str:
 def jobs(items: Sequence[Job], *, show_user: bool = False) -> str:
     if not items:
         return "No jobs."
-    headers = ["JOBID", "NAME", *(["USER"] if show_user else []), "PARTITION", "STATE",
-               "ELAPSED", "LIMIT", "NODES", "REASON/NODELIST"]
+    headers = [
+        "JOBID",
+        "NAME",
+        *(["USER"] if show_user else []),
+        "PARTITION",
+        "STATE",
+        "ELAPSED",
+        "LIMIT",
+        "NODES",
+        "REASON/NODELIST",
+    ]
     rows = [
         [
             j.job_id,
@@ -110,8 +121,16 @@ def jobs(items: Sequence[Job], *, show_user: bool = False) -> str:
 
 
 def partitions(items: Sequence[Partition]) -> str:
-    headers = ["GROUP", "PARTITION", "STATE", "NODES", "CPUS A/I/T", "GPUS U/T", "MEM/NODE",
-               "LIMIT"]
+    headers = [
+        "GROUP",
+        "PARTITION",
+        "STATE",
+        "NODES",
+        "CPUS A/I/T",
+        "GPUS U/T",
+        "MEM/NODE",
+        "LIMIT",
+    ]
     rows = [
         [
             p.group,

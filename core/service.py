@@ -38,8 +38,8 @@ from core.slurm.models import (
     StartEstimate,
     SubmitResult,
 )
-from core.ssh import Session, SessionPool, fetch_host_key, fingerprint
 from core.ssh import KnownHosts as KnownHostsFile
+from core.ssh import Session, SessionPool, fetch_host_key, fingerprint
 from core.storage import Storage
 from core.transfers import Transfers
 
@@ -437,7 +437,11 @@ class Suan:
         if self._storage is None:
             home = await self.home()
             self._storage = Storage(
-                self.router, self.pool, home, _QuotaSource(self), group=self.router.group_of_path(home)
+                self.router,
+                self.pool,
+                home,
+                _QuotaSource(self),
+                group=self.router.group_of_path(home),
             )
         return self._storage
 
@@ -480,7 +484,9 @@ class Suan:
     def trust_host_key(self, info: HostKeyInfo) -> None:
         """Add the presented key to the profile's known_hosts."""
         self._require_writable("trusting host keys")
-        KnownHostsFile.load(Path(self.profile.known_hosts)).trust(info.host, info.port, info.key_line)
+        KnownHostsFile.load(Path(self.profile.known_hosts)).trust(
+            info.host, info.port, info.key_line
+        )
 
 
 class _QuotaSource:

@@ -7,7 +7,7 @@ does not pay an SFTP handshake on every poll.
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from typing import Protocol, TypeVar
 
 import asyncssh
@@ -44,10 +44,8 @@ class SftpFileAccess:
     async def _drop(self) -> None:
         cm, self._cm, self._client = self._cm, None, None
         if cm is not None:
-            try:
+            with suppress(OSError, asyncssh.Error):
                 await cm.__aexit__(None, None, None)
-            except (OSError, asyncssh.Error):
-                pass
 
     async def close(self) -> None:
         """Give the SFTP channel back."""
@@ -59,7 +57,9 @@ class SftpFileAccess:
             try:
                 return await fn(client)
             except asyncssh.SFTPNoSuchFile:
-                raise NotFound(f"{path} does not exist (or is not visible from this node).") from None
+                raise NotFound(
+                    f"{path} does not exist (or is not visible from this node)."
+                ) from None
             except asyncssh.SFTPPermissionDenied:
                 raise SuanError(f"Permission denied reading {path}.") from None
             except (asyncssh.ConnectionLost, asyncssh.ChannelOpenError, BrokenPipeError) as exc:

@@ -78,7 +78,9 @@ async def suan(logged_in: Profile) -> AsyncIterator[Suan]:
 
 
 @pytest.fixture(scope="session")
-def cli_config(logged_in: Profile, testbed: TestbedEnv, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cli_config(
+    logged_in: Profile, testbed: TestbedEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A config file for the ``suan`` command whose default profile is logged in."""
     path = tmp_path_factory.mktemp("cli") / "config.toml"
     hosts = "\n".join(f'{n} = "{h}:{p}"' for n, (h, p) in testbed.entry_nodes().items())

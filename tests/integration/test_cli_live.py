@@ -72,9 +72,11 @@ def test_cancel_names_the_jobs_and_needs_yes_without_a_terminal(cli_config: Path
     assert job_id in refused.stderr and "cli-live" in refused.stderr
     done = run_cli(cli_config, "--json", "cancel", job_id, "--yes")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [
-        {"job_id": job_id, "cancelled": True, "state": "CANCELLED", "message": ""}
-    ] or json.loads(done.stdout)[0]["cancelled"] is True
+    assert (
+        json.loads(done.stdout)
+        == [{"job_id": job_id, "cancelled": True, "state": "CANCELLED", "message": ""}]
+        or json.loads(done.stdout)[0]["cancelled"] is True
+    )
 
 
 def test_submit_warns_about_cold_storage(cli_config: Path, tmp_path: Path) -> None:
@@ -82,7 +84,10 @@ def test_submit_warns_about_cold_storage(cli_config: Path, tmp_path: Path) -> No
     script.write_text("#!/bin/bash\ncat /archive/home/acct-hpc/hpcuser/data.txt\n")
     result = run_cli(cli_config, "submit", str(script), "-p", "debug")
     assert result.returncode == 10
-    assert "cold storage" in result.stderr and "/archive/home/acct-hpc/hpcuser/data.txt" in result.stderr
+    assert (
+        "cold storage" in result.stderr
+        and "/archive/home/acct-hpc/hpcuser/data.txt" in result.stderr
+    )
 
 
 def test_log_prints_the_tail_without_escapes(cli_config: Path, testbed: TestbedEnv) -> None:

@@ -94,8 +94,11 @@ async def test_log_of_a_finished_job_is_read_by_range(suan: Suan, testbed: Testb
 
 
 async def test_submit_then_cancel_on_the_partitions_own_group(suan: Suan) -> None:
-    result = await suan.submit("#!/bin/bash\nsleep 300\n", partition="small",
-                               options=["--job-name=suan-live-submit", "-t", "5"])
+    result = await suan.submit(
+        "#!/bin/bash\nsleep 300\n",
+        partition="small",
+        options=["--job-name=suan-live-submit", "-t", "5"],
+    )
     assert result.cluster == "sy" and result.host == "sylogin"
     assert int(result.job_id) >= 500000
     jobs = await suan.jobs_matching([result.job_id])
@@ -135,8 +138,10 @@ async def test_side_by_side_queries_share_one_connection_per_node(suan: Suan) ->
 
 
 def test_cold_paths_in_a_script() -> None:
-    script = "#!/bin/bash\n#SBATCH -o /lustre/x.out\ncp /archive/home/acct-hpc/u/data.tar .\n" \
+    script = (
+        "#!/bin/bash\n#SBATCH -o /lustre/x.out\ncp /archive/home/acct-hpc/u/data.tar .\n"
         "python train.py --data /union/home/acct-hpc/u/set  # /vault in a comment\n"
+    )
     cold = Suan.cold_paths(Suan.__new__(Suan), script)
     assert cold == ["/archive/home/acct-hpc/u/data.tar", "/union/home/acct-hpc/u/set"]
 
