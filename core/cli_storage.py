@@ -8,7 +8,6 @@ A path is remote when it is absolute on the cluster (``/lustre/...``) or written
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,11 @@ def is_remote(path: str) -> bool:
     if path.startswith("cold:"):
         return True
     return any(path == r or path.startswith(r + "/") for r in REMOTE_ROOTS)
+
+
+def local_path(text: str) -> Path:
+    """A path on this machine, ``~`` expanded."""
+    return Path(text).expanduser()
 
 
 def _out(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
@@ -184,11 +188,11 @@ async def cmd_cp(suan: Suan, args: argparse.Namespace) -> int:
     if not remote_src[0] and is_remote(dest):
         suan._require_writable("uploading")
         result = await transfers.upload(
-            Path(os.path.expanduser(src)), dest, progress=_progress_printer(args), checksum=args.checksum
+            local_path(src), dest, progress=_progress_printer(args), checksum=args.checksum
         )
     elif remote_src[0] and not is_remote(dest):
         result = await transfers.download(
-            src, Path(os.path.expanduser(dest)), progress=_progress_printer(args), checksum=args.checksum
+            src, local_path(dest), progress=_progress_printer(args), checksum=args.checksum
         )
     else:
         raise SuanError("Neither path is on the cluster: use cp.")
