@@ -110,6 +110,8 @@ class Job:
     group: str
     """The site's node group (pi, kp, sy)."""
     gres: str = ""
+    comment: str = ""
+    """The job's comment (``--comment``); suan tags its submissions ``suan:<uuid>``."""
 
     @property
     def key(self) -> str:
@@ -264,6 +266,8 @@ class SubmitResult:
     cluster: str
     group: str
     host: str
+    tag: str = ""
+    """The ``--comment`` suan gave the job, to find it again if the outcome was unknown."""
 
 
 @dataclass(frozen=True, slots=True)
