@@ -171,12 +171,15 @@ def default_profile(name: str = DEFAULT_PROFILE) -> Profile:
 
 
 def config_path(path: Path | None = None) -> tuple[Path, bool]:
-    """The file to read and whether it was named explicitly (``$SUAN_CONFIG`` or ``--config``)."""
+    """The file to read and whether it was named explicitly.
+
+    ``--config`` (``path``) wins over ``$SUAN_CONFIG``, as a flag on the command line is
+    the more specific wish; the platform's config directory comes last."""
+    if path is not None:
+        return Path(path).expanduser(), True
     env = os.environ.get("SUAN_CONFIG")
     if env:
         return Path(env).expanduser(), True
-    if path is not None:
-        return Path(path).expanduser(), True
     return default_config_path(), False
 
 

@@ -111,12 +111,12 @@ def test_profile_site_applies_hosts_and_overrides(tmp_path: Path) -> None:
     assert site.partitions["cpu"].group == "pi"
 
 
-def test_suan_config_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flag_wins_over_suan_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_file = write(tmp_path, '[profiles.sjtu]\nusername = "fromenv"\n', "env.toml")
     flag_file = write(tmp_path, '[profiles.sjtu]\nusername = "fromflag"\n', "flag.toml")
     assert load_config(flag_file).profile().username == "fromflag"
     monkeypatch.setenv("SUAN_CONFIG", str(env_file))
-    assert load_config(flag_file).profile().username == "fromenv"
+    assert load_config(flag_file).profile().username == "fromflag"
     assert load_config().path == env_file
 
 
