@@ -101,3 +101,21 @@ def _script(directory: Path) -> Path:
     path = directory / "cli-live.sh"
     path.write_text("#!/bin/bash\n#SBATCH --job-name=cli-live\n#SBATCH -t 5\nsleep 300\n")
     return path
+
+
+def test_unknown_host_is_the_users_decision(
+    cli_config: Path, tmp_path: Path, testbed: TestbedEnv
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    config = tmp_path / "config.toml"
+    config.write_text(cli_config.read_text().replace(f'"{testbed.known_hosts}"', f'"{known}"'))
+    refused = run_cli(config, "jobs")
+    assert refused.returncode == 6, refused.stderr
+    assert "SHA256:" in refused.stderr and "suan trust-host" in refused.stderr
+    for node in ("pilogin", "sylogin"):
+        trusted = run_cli(config, "trust-host", node, "--yes")
+        assert trusted.returncode == 0, trusted.stderr
+        assert "SHA256:" in trusted.stdout
+    assert run_cli(config, "jobs").returncode == 0
+    assert known.read_text().count("\n") == 2
