@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from core.service import Suan
 from tests.testbed_env import TestbedEnv
 
 
-async def approve_pending(testbed: TestbedEnv, user: str, task: asyncio.Future[object]) -> None:
+async def approve_pending(testbed: TestbedEnv, user: str, task: asyncio.Future[Any]) -> None:
     """Approve ``user``'s second-factor requests until ``task`` is done (60 s deadline)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
