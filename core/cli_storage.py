@@ -188,11 +188,19 @@ async def cmd_cp(suan: Suan, args: argparse.Namespace) -> int:
     if not remote_src[0] and is_remote(dest):
         suan._require_writable("uploading")
         result = await transfers.upload(
-            local_path(src), dest, progress=_progress_printer(args), checksum=args.checksum
+            local_path(src),
+            dest,
+            progress=_progress_printer(args),
+            checksum=args.checksum,
+            overwrite=args.overwrite,
         )
     elif remote_src[0] and not is_remote(dest):
         result = await transfers.download(
-            src, local_path(dest), progress=_progress_printer(args), checksum=args.checksum
+            src,
+            local_path(dest),
+            progress=_progress_printer(args),
+            checksum=args.checksum,
+            overwrite=args.overwrite,
         )
     else:
         raise SuanError("Neither path is on the cluster: use cp.")
@@ -256,6 +264,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("dest", metavar="DST")
     p.add_argument("--move", action="store_true", help="move between pools")
     p.add_argument("--checksum", action="store_true", help="verify SHA-256 after up/download")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing target file")
     p = add("transfers", cmd_transfers, "running, finished and failed transfers")
     p.add_argument("--forget", metavar="ID", help="drop a finished transfer from the list")
     p.add_argument("--cancel", metavar="ID", help="stop a running transfer")

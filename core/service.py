@@ -442,6 +442,7 @@ class Suan:
                 home,
                 _QuotaSource(self),
                 group=self.router.group_of_path(home),
+                read_only=self.read_only,
             )
         return self._storage
 
