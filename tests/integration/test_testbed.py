@@ -455,3 +455,44 @@ def test_up_again_is_fast_and_changes_nothing(testbed: TestbedEnv) -> None:
     assert (testbed.root / "testbed.env").stat().st_mtime_ns == env_mtime
     assert (testbed.root / "seeded.json").read_text() == seeded
     assert json.loads(seeded)
+
+
+@pytest.mark.testbed
+@pytest.mark.parametrize("node", ["pilogin", "sylogin", "armlogin", "data", "sydata"])
+def test_ssh_config_aliases_log_in_with_a_current_certificate(
+    testbed: TestbedEnv, node: str
+) -> None:
+    result = subprocess.run(
+        ["ssh", "-F", testbed["SSH_CONFIG"], node, "id -un; printenv SLURM_CONF"],
+        capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    user, conf = result.stdout.split()
+    assert user == "hpcuser"
+    group_conf = "SLURM_CONF_SY" if node in ("sylogin", "sydata") else "SLURM_CONF_PI"
+    assert conf == testbed[group_conf]
+
+
+@pytest.mark.testbed
+async def test_approve_url_approves_every_pending_request(testbed: TestbedEnv) -> None:
+    import asyncio
+
+    import httpx
+
+    from core.hpc_api import HpcApi
+
+    async with HpcApi(testbed.api_url) as api:
+        token = await api.get_token("hpcuser", testbed.password())
+        _private, public = await api.gen_key(token, "hpcuser")
+        waits = [
+            asyncio.ensure_future(api.sign_cert(token, "hpcuser", public, 600)) for _ in range(2)
+        ]
+        async with httpx.AsyncClient(timeout=10) as client:
+            deadline = asyncio.get_running_loop().time() + 30
+            while len((await client.get(f"{testbed.control_url}/pending")).json()) < 2:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            answer = await client.post(testbed["HPC_API_APPROVE_URL"])
+            assert answer.status_code == 200
+        certs = await asyncio.wait_for(asyncio.gather(*waits), 30)
+    assert all(c.startswith("ssh-ed25519-cert-v01@openssh.com ") for c in certs)

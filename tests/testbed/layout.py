@@ -268,6 +268,16 @@ class Layout:
         return self.repo / "tests" / "testbed" / "hpc_api.py"
 
     @property
+    def client_dir(self) -> Path:
+        """hpcuser's OpenSSH client identity (key + current certificate) and ssh_config."""
+        return self.root / "client"
+
+    @property
+    def ssh_config(self) -> Path:
+        """An OpenSSH client config with Host aliases for the five entry nodes."""
+        return self.client_dir / "ssh_config"
+
+    @property
     def suan_toml(self) -> Path:
         """suan's config for this testbed."""
         return self.root / "suan.toml"
@@ -562,6 +572,8 @@ def testbed_env_text(layout: Layout, passwords: dict[str, str]) -> str:
         "KNOWN_HOSTS": str(layout.known_hosts),
         "HPC_API_URL": f"http://{API_HOST}:{API_PORT}",
         "HPC_API_CONTROL_URL": f"http://{API_HOST}:{API_PORT}/_testbed",
+        "HPC_API_APPROVE_URL": f"http://{API_HOST}:{API_PORT}/_testbed/approve",
+        "SSH_CONFIG": str(layout.ssh_config),
         "HPCUSER_PASSWORD": passwords["hpcuser"],
         "OTHERUSER_PASSWORD": passwords["otheruser"],
         "USER_CA": str(layout.user_ca),
@@ -571,3 +583,24 @@ def testbed_env_text(layout: Layout, passwords: dict[str, str]) -> str:
         "ENTRY_NODES": entry_nodes_value(),
     }
     return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def ssh_config_text(layout: Layout) -> str:
+    """Host aliases logging in to every entry node as hpcuser with the client certificate."""
+    key = layout.client_dir / "id_ed25519"
+    lines = [
+        f"Host {' '.join(node.name for node in ENTRY_NODES)}",
+        "    User hpcuser",
+        f"    Port {SSH_PORT}",
+        f"    IdentityFile {key}",
+        f"    CertificateFile {key}-cert.pub",
+        "    IdentitiesOnly yes",
+        f"    UserKnownHostsFile {layout.known_hosts}",
+        "    GlobalKnownHostsFile /dev/null",
+        "    StrictHostKeyChecking yes",
+        "    BatchMode yes",
+        "    LogLevel ERROR",
+    ]
+    for node in ENTRY_NODES:
+        lines += [f"Host {node.name}", f"    HostName {node.address}"]
+    return "\n".join(lines) + "\n"

@@ -624,6 +624,28 @@ def ensure_ca(path: Path, comment: str) -> None:
     fix_perms(path, 0o600)
 
 
+#: The client certificate is re-signed when less than this much of it is left.
+CLIENT_CERT_DAYS = 7
+CLIENT_CERT_RENEW_AFTER = 24 * 3600.0
+
+
+def ensure_client_identity(lay: L.Layout) -> None:
+    """hpcuser's key and a current certificate for plain OpenSSH (``SSH_CONFIG``).
+
+    Re-signed only when a day old, so a re-run on a live testbed changes nothing."""
+    ensure_dir(lay.client_dir, 0o700, 0, 0)
+    key = lay.client_dir / "id_ed25519"
+    cert = Path(f"{key}-cert.pub")
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hpcuser", "-f", str(key)])
+    if not cert.exists() or time.time() - cert.stat().st_mtime > CLIENT_CERT_RENEW_AFTER:
+        run(
+            ["ssh-keygen", "-q", "-s", str(lay.user_ca), "-I", "testbed-client", "-n", "hpcuser",
+             "-V", f"-5m:+{CLIENT_CERT_DAYS}d", f"{key}.pub"]
+        )  # fmt: skip
+    write_file(lay.ssh_config, L.ssh_config_text(lay), mode=0o644)
+
+
 def ensure_entry_nodes(lay: L.Layout, reg: Registry) -> None:
     """CAs, host keys and certificates, known_hosts, configs; one sshd per entry node."""
     ensure_ca(lay.host_ca, "suan testbed host CA")
@@ -750,6 +772,7 @@ def up(lay: L.Layout, seed_jobs: bool) -> None:
     ensure_accounting(lay)
     ensure_slurm(lay, reg)
     ensure_entry_nodes(lay, reg)
+    ensure_client_identity(lay)
     ensure_api(lay, reg, passwords)
     write_file(lay.suan_toml, L.suan_toml_text(lay))
     if seed_jobs and not lay.seeded_file.exists():
