@@ -69,13 +69,31 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 # -- identity ---------------------------------------------------------------------------
 
 
+def read_password(args: argparse.Namespace, username: str) -> str:
+    """The password from ``--password-file`` (deleted after reading, as the platform's own
+    client does), ``--password-stdin``, or a prompt without echo."""
+    if getattr(args, "password_file", None):
+        path = Path(args.password_file)
+        try:
+            password = path.read_text().splitlines()[0] if path.stat().st_size else ""
+        except OSError as exc:
+            raise SuanError(f"Cannot read the password file {path}: {exc.strerror}") from None
+        path.unlink(missing_ok=True)
+        return password
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise Refused(
+            "No terminal to ask for the password on.",
+            hint="Use --password-file FILE or --password-stdin.",
+        )
+    return getpass.getpass(f"Password for {username}: ")
+
+
 async def cmd_login(suan: Suan, args: argparse.Namespace) -> int:
     from core.identity import LoginProgress
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"Password for {suan.profile.username}: ")
+    password = read_password(args, suan.profile.username)
     warning = suan.identity.store.warning
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -92,7 +110,7 @@ async def cmd_login(suan: Suan, args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    info = await suan.identity.login(password, on_progress=progress)
+    info = await suan.identity.login(password, on_progress=progress, valid_time=args.valid_time)
     if not args.json:
         print(file=sys.stderr)
     _out(
@@ -119,9 +137,9 @@ async def cmd_cert(suan: Suan, args: argparse.Namespace) -> int:
         return 0
     if args.renew:
         password = None
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        info = await suan.identity.renew(password)
+        if args.password_stdin or args.password_file:
+            password = read_password(args, suan.profile.username)
+        info = await suan.identity.renew(password, valid_time=args.valid_time)
     else:
         status = suan.identity.status()
         if status is None:
@@ -159,8 +177,10 @@ async def cmd_partitions(suan: Suan, args: argparse.Namespace) -> int:
 
 
 async def cmd_jobs(suan: Suan, args: argparse.Namespace) -> int:
-    jobs = await suan.jobs(everyone=args.all, partition=args.partition, states=args.state or ())
-    _out(args, jobs, lambda: humanout.jobs(jobs, show_user=args.all))
+    jobs = await suan.jobs(
+        everyone=args.all, user=args.user, partition=args.partition, states=args.state or ()
+    )
+    _out(args, jobs, lambda: humanout.jobs(jobs, show_user=args.all or bool(args.user)))
     return 0
 
 
@@ -201,9 +221,7 @@ async def cmd_submit(suan: Suan, args: argparse.Namespace) -> int:
         )
         if not args.yes and not _ask("Submit anyway?"):
             raise Refused("Not submitted.")
-    result = await suan.submit(
-        script, partition=args.partition, options=args.sbatch_option or (), workdir=args.chdir
-    )
+    result = await suan.submit(script, options=args.sbatch_options)
     _out(
         args,
         {"submitted": result, "cold_paths": cold},
@@ -249,6 +267,20 @@ async def cmd_log(suan: Suan, args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------
 
 
+def _password_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--password-file", metavar="FILE", help="read the password from FILE, then delete FILE"
+    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument(
+        "--valid-time",
+        type=int,
+        default=12 * 3600,
+        metavar="SECONDS",
+        help="how long the certificate is valid (default 12 h)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every subcommand sets ``handler``."""
     parser = argparse.ArgumentParser(
@@ -273,11 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("login", cmd_login, "log in: password, then approve in 交我办 or by email")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    _password_options(p)
     add("logout", cmd_logout, "forget the stored token, key and certificate")
     p = add("cert", cmd_cert, "show, renew or export the SSH certificate")
     p.add_argument("--renew", action="store_true", help="request a new certificate")
-    p.add_argument("--password-stdin", action="store_true", help="password from stdin on renew")
+    _password_options(p)
     p.add_argument("--export", metavar="DIR", help="write id_ed25519 and its certificate to DIR")
     add("whoami", cmd_whoami, "the account as the HPC API knows it")
     p = add("trust-host", cmd_trust_host, "trust an entry node's host key after checking it")
@@ -287,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("partitions", cmd_partitions, "partitions of every node group")
     p = add("jobs", cmd_jobs, "the queue: my jobs, or everyone's with --all")
     p.add_argument("--all", action="store_true", help="everyone's jobs")
+    p.add_argument("--user", "-u", help="this user's jobs")
     p.add_argument("--partition", "-p", help="only this partition")
     p.add_argument("--state", "-t", action="append", help="only this state (repeatable)")
     p = add("job", cmd_job, "one job in detail")
@@ -298,20 +331,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="job name contains")
     p = add("efficiency", cmd_efficiency, "CPU, memory and GPU efficiency of a finished job")
     p.add_argument("job_id")
-    p = add("submit", cmd_submit, "submit a batch script")
-    p.add_argument("script", help="local script file")
-    p.add_argument("--partition", "-p", help="partition (chooses the node group)")
-    p.add_argument("--chdir", "-D", help="remote working directory")
-    p.add_argument(
-        "--sbatch-option", "-o", action="append", help="extra sbatch option, e.g. -o=--mem=4G"
+    p = add(
+        "submit",
+        cmd_submit,
+        "submit a batch script; options after SCRIPT go to sbatch (-p picks the node group)",
     )
     p.add_argument("--yes", action="store_true", help="do not ask about cold storage")
+    p.add_argument("script", help="local script file")
+    p.add_argument("sbatch_options", nargs=argparse.REMAINDER, metavar="SBATCH_OPTION")
     p = add("cancel", cmd_cancel, "cancel jobs after naming exactly which")
     p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p = add("log", cmd_log, "print (or follow) a job's stdout or stderr")
     p.add_argument("job_id")
-    p.add_argument("--stderr", action="store_true")
+    p.add_argument("--err", "--stderr", dest="stderr", action="store_true", help="stderr")
     p.add_argument("--lines", "-n", type=int, default=40)
     p.add_argument("--follow", "-f", action="store_true")
 

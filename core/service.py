@@ -181,11 +181,13 @@ class Suan:
         self,
         *,
         everyone: bool = False,
+        user: str | None = None,
         partition: str | None = None,
         states: Sequence[str] = (),
     ) -> list[Job]:
-        """The queue of every controller (or the partition's), mine unless ``everyone``."""
-        user = None if everyone else self.username
+        """The queue of every controller (or the partition's): mine, ``user``'s, or
+        everyone's."""
+        user = None if everyone else (user or self.username)
 
         async def one(cluster: str, session: Session) -> list[Job]:
             return await squeue.list_jobs(
@@ -311,7 +313,9 @@ class Suan:
         by its tag rather than submitted a second time.
         """
         self._require_writable("submitting jobs")
-        target = partition or self.default_partition()
+        # A partition named in the options or the script routes the job; sbatch itself
+        # reads it from there, so only an explicit ``partition`` is passed again.
+        target = partition or requested_partition(script, options) or self.default_partition()
         group = self.router.group_of_partition(target)
         node = self.router.job_node(group)
         cluster = self.router.controller_of_partition(target)
@@ -488,6 +492,35 @@ class Suan:
         KnownHostsFile.load(Path(self.profile.known_hosts)).trust(
             info.host, info.port, info.key_line
         )
+
+
+_PARTITION_OPTION = re.compile(r"^(?:-p|--partition)(?:=|\s+|(?=\S))(\S+)")
+
+
+def requested_partition(script: str, options: Sequence[str] = ()) -> str | None:
+    """The partition a submission asks for: sbatch options first (they win over the
+    script), then the script's ``#SBATCH`` lines. The first of a list routes it."""
+    found: str | None = None
+    opts = list(options)
+    for i, opt in enumerate(opts):
+        if opt in ("-p", "--partition") and i + 1 < len(opts):
+            found = opts[i + 1]
+        elif opt.startswith("--partition="):
+            found = opt.split("=", 1)[1]
+        elif opt.startswith("-p") and len(opt) > 2:
+            found = opt[2:]
+    if found is None:
+        for line in script.splitlines():
+            stripped = line.strip()
+            if not stripped.startswith("#"):
+                if stripped:
+                    break  # sbatch stops reading #SBATCH at the first command
+                continue
+            if stripped.startswith("#SBATCH"):
+                match = _PARTITION_OPTION.match(stripped[len("#SBATCH") :].strip())
+                if match:
+                    found = match.group(1)
+    return found.split(",")[0] if found else None
 
 
 class _QuotaSource:

@@ -119,3 +119,29 @@ def test_unknown_host_is_the_users_decision(
         assert "SHA256:" in trusted.stdout
     assert run_cli(config, "jobs").returncode == 0
     assert known.read_text().count("\n") == 2
+
+
+def test_login_with_a_password_file_then_cert(tmp_path: Path, testbed: TestbedEnv) -> None:
+    import httpx
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        testbed.config_path.read_text().replace(
+            str(testbed.root / "suan-data"), str(tmp_path / "data")
+        )
+    )
+    password_file = tmp_path / "password"
+    password_file.write_text(testbed.password() + "\n")
+    httpx.post(f"{testbed.control_url}/config", json={"auto_approve_seconds": 0.5}, timeout=10)
+    try:
+        login = run_cli(
+            config, "login", "--password-file", str(password_file), "--valid-time", "7200"
+        )
+    finally:
+        httpx.post(f"{testbed.control_url}/config", json={"auto_approve_seconds": None}, timeout=10)
+    assert login.returncode == 0, login.stderr
+    assert not password_file.exists()  # deleted after reading, as the platform's client does
+    cert = run_cli(config, "--json", "cert")
+    info = json.loads(cert.stdout)["certificate"]
+    assert info["principals"] == ["hpcuser"]
+    assert run_cli(config, "jobs", "--user", "otheruser").returncode == 0

@@ -150,3 +150,15 @@ async def test_finished_job_falls_back_to_accounting(suan: Suan, testbed: Testbe
     job = await suan.job(testbed.seeded()["sy_completed"])
     assert job.state is JobState.COMPLETED
     assert isinstance(job, JobDetail | HistoryRecord)
+
+
+async def test_killed_server_side_connection_is_reopened(suan: Suan) -> None:
+    import subprocess
+
+    await suan.jobs()
+    before = suan.pool.connects
+    # The per-connection sshd processes of hpcuser: killing them drops our connections.
+    subprocess.run(["pkill", "-KILL", "-f", "^sshd: hpcuser"], check=False)
+    jobs = await suan.jobs()
+    assert jobs
+    assert suan.pool.connects > before
