@@ -86,6 +86,12 @@ def main() -> None:
     print(f"  suan core (asyncssh, kept connections, side by side): {_median_ms(core)}")
     print(f"  OpenSSH ControlMaster (sequential):                  {_median_ms(cm)}")
     print(f"  new ssh process per command:                         {_median_ms(fresh)}")
+    core_median = statistics.median(core)
+    print(
+        f"ratios: ControlMaster / core = {statistics.median(cm) / core_median:.2f}x, "
+        f"new ssh / core = {statistics.median(fresh) / core_median:.2f}x (goal: ControlMaster / "
+        "core >= 1)"
+    )
 
 
 if __name__ == "__main__":
