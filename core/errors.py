@@ -124,7 +124,11 @@ class RemoteCommandError(SuanError):
     kind = "remote_command"
 
     def __init__(
-        self, message: str, *, hint: str | None = None, exit_status: int | None = None,
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        exit_status: int | None = None,
         stderr: str = "",
     ) -> None:
         super().__init__(message, hint=hint)

@@ -32,6 +32,8 @@ from tui.screens.jobs import JobsScreen
 from tui.screens.login import LoginScreen, SecondFactorScreen
 from tui.screens.logs import LogScreen
 from tui.screens.partitions import PartitionDetailScreen, PartitionsScreen
+from tui.screens.storage import ConfirmDeleteScreen, FileLogScreen, InputDialog, StorageScreen
+from tui.screens.transfers import ConfirmTransferCancelScreen, TransfersScreen
 from widgets.job_table import JobTable
 from widgets.log_view import LogView
 
@@ -56,11 +58,19 @@ VIEWS: tuple[View, ...] = (
     View("jobs", "1", "Jobs", JobsScreen),
     View("partitions", "2", "Partitions", PartitionsScreen),
     View("history", "3", "History", HistoryScreen),
+    View("storage", "4", "Storage", StorageScreen),
+    View("transfers", "5", "Transfers", TransfersScreen),
 )
 """The view registry, in key order. Storage (4) and transfers (5) are added here."""
 
 #: Classes whose bindings can be remapped from ``[keys]`` (for checking the table).
 KEYMAP_CLASSES: tuple[type[Any], ...] = (
+    StorageScreen,
+    TransfersScreen,
+    InputDialog,
+    ConfirmDeleteScreen,
+    ConfirmTransferCancelScreen,
+    FileLogScreen,
     JobsScreen,
     PartitionsScreen,
     PartitionDetailScreen,

@@ -32,6 +32,8 @@ from tui.screens.jobs import JobsScreen
 from tui.screens.login import LoginScreen, SecondFactorScreen
 from tui.screens.logs import LogScreen
 from tui.screens.partitions import PartitionsScreen
+from tui.screens.storage import StorageScreen
+from tui.screens.transfers import TransfersScreen
 
 SIZE = (80, 24)
 
@@ -214,7 +216,13 @@ async def test_every_view_is_one_key_away() -> None:
     app = make_app(suan)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        expected = {"1": JobsScreen, "2": PartitionsScreen, "3": HistoryScreen}
+        expected = {
+            "1": JobsScreen,
+            "2": PartitionsScreen,
+            "3": HistoryScreen,
+            "4": StorageScreen,
+            "5": TransfersScreen,
+        }
         assert [v.key for v in VIEWS] == list(expected)
         for key in ("2", "3", "1", "3"):
             await pilot.press(key)
