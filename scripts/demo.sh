@@ -7,7 +7,12 @@ bash scripts/bootstrap.sh
 bash tests/testbed/up.sh --seed
 # shellcheck disable=SC1091
 source "${TESTBED:-/tmp/suan-testbed}/testbed.env"
-curl -fsS -X POST -H 'Content-Type: application/json' -d '{"auto_approve_seconds": 5}' \
-    "$HPC_API_CONTROL_URL/config" >/dev/null
+.venv/bin/python - "$HPC_API_CONTROL_URL/config" <<'PY'
+import sys
+
+import httpx
+
+httpx.post(sys.argv[1], json={"auto_approve_seconds": 5}, timeout=10).raise_for_status()
+PY
 echo "Log in as hpcuser with the password: $HPCUSER_PASSWORD"
 SUAN_CONFIG="$SUAN_CONFIG" exec .venv/bin/suan "$@"
