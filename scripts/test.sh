@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash tests/testbed/up.sh --seed
 export PATH="$PWD/.venv/bin:$PATH"
+# A demo may have left the stand-in API approving by itself: tests start from its defaults.
+python - "${TESTBED:-/tmp/suan-testbed}/testbed.env" <<'PY'
+import sys
+
+import httpx
+
+env = dict(line.split("=", 1) for line in open(sys.argv[1]).read().splitlines() if "=" in line)
+url = env["HPC_API_CONTROL_URL"]
+httpx.post(f"{url}/reset", timeout=10).raise_for_status()
+httpx.post(f"{url}/config", json={"auto_approve_seconds": None}, timeout=10).raise_for_status()
+PY
 ruff check .
 ruff format --check .
 mypy
