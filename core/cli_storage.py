@@ -128,7 +128,7 @@ async def cmd_quota(suan: Suan, args: argparse.Namespace) -> int:
 
 
 async def cmd_mkdir(suan: Suan, args: argparse.Namespace) -> int:
-    suan._require_writable("creating directories")
+    suan.require_writable("creating directories")
     storage = await suan.storage()
     await storage.mkdir(args.path, parents=args.parents)
     _out(args, {"created": args.path}, lambda: f"Created {args.path}")
@@ -136,7 +136,7 @@ async def cmd_mkdir(suan: Suan, args: argparse.Namespace) -> int:
 
 
 async def cmd_rm(suan: Suan, args: argparse.Namespace) -> int:
-    suan._require_writable("deleting files")
+    suan.require_writable("deleting files")
     storage = await suan.storage()
     plan = await storage.delete_plan(args.paths)
     if not args.json or not args.yes:
@@ -171,7 +171,7 @@ async def cmd_cp(suan: Suan, args: argparse.Namespace) -> int:
     sources, dest = args.sources, args.dest
     remote_src = [is_remote(s) for s in sources]
     if all(remote_src) and is_remote(dest):
-        suan._require_writable("copying between pools")
+        suan.require_writable("copying between pools")
         status = await transfers.copy(sources, dest, move=args.move)
         _out(
             args,
@@ -186,7 +186,7 @@ async def cmd_cp(suan: Suan, args: argparse.Namespace) -> int:
         raise SuanError("Upload and download take one file at a time.")
     src = sources[0]
     if not remote_src[0] and is_remote(dest):
-        suan._require_writable("uploading")
+        suan.require_writable("uploading")
         result = await transfers.upload(
             local_path(src),
             dest,
@@ -217,7 +217,7 @@ async def cmd_transfers(suan: Suan, args: argparse.Namespace) -> int:
         _out(args, {"forgotten": args.forget}, lambda: f"Forgot transfer {args.forget}.")
         return 0
     if args.cancel:
-        suan._require_writable("cancelling transfers")
+        suan.require_writable("cancelling transfers")
         status = await transfers.cancel(args.cancel)
         _out(args, status, lambda: f"Transfer {args.cancel}: {status.state}")
         return 0

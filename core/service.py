@@ -136,7 +136,7 @@ class Suan:
         except NetworkError:
             return await fn()
 
-    def _require_writable(self, what: str) -> None:
+    def require_writable(self, what: str) -> None:
         if self.read_only:
             raise Refused(f"Read-only mode: {what} is disabled.")
 
@@ -312,7 +312,7 @@ class Suan:
         If the connection drops mid-submit the job may or may not exist: it is looked up
         by its tag rather than submitted a second time.
         """
-        self._require_writable("submitting jobs")
+        self.require_writable("submitting jobs")
         # A partition named in the options or the script routes the job; sbatch itself
         # reads it from there, so only an explicit ``partition`` is passed again.
         target = partition or requested_partition(script, options) or self.default_partition()
@@ -354,7 +354,7 @@ class Suan:
 
     async def cancel(self, job_ids: Sequence[str]) -> list[CancelOutcome]:
         """scancel on each job's own controller, then the effect confirmed per job."""
-        self._require_writable("cancelling jobs")
+        self.require_writable("cancelling jobs")
         jobs = await self.jobs_matching(job_ids)
         by_cluster: dict[str, list[str]] = {}
         for job in jobs:
@@ -488,7 +488,7 @@ class Suan:
 
     def trust_host_key(self, info: HostKeyInfo) -> None:
         """Add the presented key to the profile's known_hosts."""
-        self._require_writable("trusting host keys")
+        self.require_writable("trusting host keys")
         KnownHostsFile.load(Path(self.profile.known_hosts)).trust(
             info.host, info.port, info.key_line
         )
