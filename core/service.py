@@ -260,7 +260,8 @@ class Suan:
         name: str | None = None,
         everyone: bool = False,
     ) -> list[HistoryRecord]:
-        """Accounting records of every controller between ``start`` and ``end``."""
+        """Accounting records of every controller between ``start`` and ``end``; ``name``
+        keeps the jobs whose name contains it (case-insensitive)."""
 
         async def one(cluster: str, session: Session) -> list[HistoryRecord]:
             return await sacct.history(
@@ -272,10 +273,13 @@ class Suan:
                 user=None if everyone else self.username,
                 all_users=everyone,
                 states=states,
-                name=name,
             )
 
         records = [r for batch in await self._each_controller(one) for r in batch]
+        if name:
+            # sacct's --name matches whole names only; people type part of one.
+            needle = name.casefold()
+            records = [r for r in records if needle in r.name.casefold()]
         return sorted(records, key=lambda r: (r.submit_time is None, r.submit_time), reverse=True)
 
     async def efficiency(self, job_id: str) -> Efficiency:

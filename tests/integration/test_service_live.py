@@ -162,3 +162,9 @@ async def test_killed_server_side_connection_is_reopened(suan: Suan) -> None:
     jobs = await suan.jobs()
     assert jobs
     assert suan.pool.connects > before
+
+
+async def test_history_name_filter_matches_part_of_a_name(suan: Suan, testbed: TestbedEnv) -> None:
+    records = await suan.history(start=datetime.now(UTC) - timedelta(days=1), name="COLOUR")
+    assert testbed.seeded()["pi_colour_log"] in {r.job_id for r in records}
+    assert all("colour" in r.name.lower() for r in records)

@@ -164,7 +164,7 @@ def test_layout_files_have_the_promised_shapes(tmp_path: Path) -> None:
     assert set(env) == {
         "TESTBED", "SUAN_CONFIG", "KNOWN_HOSTS", "HPC_API_URL", "HPC_API_CONTROL_URL",
         "HPCUSER_PASSWORD", "OTHERUSER_PASSWORD", "USER_CA", "HOST_CA_PUB", "SLURM_CONF_PI",
-        "SLURM_CONF_SY", "ENTRY_NODES",
+        "SLURM_CONF_SY", "ENTRY_NODES", "SSH_CONFIG", "HPC_API_APPROVE_URL",
     }  # fmt: skip
     assert env["ENTRY_NODES"] == (
         "pilogin=127.0.0.2:2222,sylogin=127.0.0.3:2222,armlogin=127.0.0.4:2222,"

@@ -219,11 +219,6 @@ def _sacct_state(testbed: TestbedEnv, job_id: str) -> str:
     return result.stdout.strip()
 
 
-def _masked_length(screen: str) -> int:
-    """How many characters the masked password field shows."""
-    return max((line.count("•") for line in screen.splitlines()), default=0)
-
-
 def _filter_jobs(tmux: TmuxSession, text: str) -> list[str]:
     """Filter the jobs table (``/``, the text, enter); the rows it then shows."""
     tmux.send_keys("/")
@@ -258,12 +253,9 @@ def test_suan_in_tmux_login_jobs_log_and_cancel(
         # Login: the fresh data dir has no certificate, so the login screen comes first.
         tmux.wait_for("Log in to SJTU HPC", timeout=STEP)
         password = testbed.password("hpcuser")
+        # Pasted and sent at once, as a person pasting a password does: the login screen
+        # must not send the password before the field has taken every character in.
         tmux.send_secret(password)
-        # Enter only once the field holds every character: the login screen's enter is a
-        # priority binding, which can overtake keys the field has not yet taken in.
-        tmux.wait_until(
-            lambda s: _masked_length(s) == len(password), "the whole masked password", STEP
-        )
         tmux.send_keys("Enter")
         tmux.wait_for("Waiting for your approval", timeout=STEP)
         _approve(testbed, "hpcuser")

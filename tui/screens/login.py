@@ -93,7 +93,15 @@ class LoginScreen(SuanScreen[CertLike]):
         self.query_one("#login-password", SuanInput).focus()
 
     def action_submit(self) -> None:
-        """Send the password: the second-factor screen takes over."""
+        """Send the password once the field has taken every key typed before enter.
+
+        enter is a priority binding, so it arrives ahead of keys still queued for the
+        field (a pasted password): the send is queued behind them on the field itself.
+        """
+        self.query_one("#login-password", SuanInput).call_later(self._send_password)
+
+    def _send_password(self) -> None:
+        """The second-factor screen takes over with the password."""
         field = self.query_one("#login-password", SuanInput)
         password = field.value
         if not password:
