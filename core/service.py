@@ -261,7 +261,8 @@ class Suan:
         everyone: bool = False,
     ) -> list[HistoryRecord]:
         """Accounting records of every controller between ``start`` and ``end``; ``name``
-        keeps the jobs whose name contains it (case-insensitive)."""
+        keeps the jobs whose name contains it, or one of its comma-separated parts
+        (case-insensitive)."""
 
         async def one(cluster: str, session: Session) -> list[HistoryRecord]:
             return await sacct.history(
@@ -276,10 +277,11 @@ class Suan:
             )
 
         records = [r for batch in await self._each_controller(one) for r in batch]
-        if name:
-            # sacct's --name matches whole names only; people type part of one.
-            needle = name.casefold()
-            records = [r for r in records if needle in r.name.casefold()]
+        needles = [part.casefold() for part in (name or "").split(",") if part]
+        if needles:
+            # sacct's --name matches whole names only; people type part of one. A comma
+            # separates alternatives, as in sacct.
+            records = [r for r in records if any(n in r.name.casefold() for n in needles)]
         return sorted(records, key=lambda r: (r.submit_time is None, r.submit_time), reverse=True)
 
     async def efficiency(self, job_id: str) -> Efficiency:
