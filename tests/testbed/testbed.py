@@ -239,6 +239,11 @@ def ensure_storage(lay: L.Layout, reg: Registry) -> str:
     running = reg.running("mergerfs")
     if union in table and (record["union"] == "bind" or running is not None):
         return record["union"] or "mergerfs"
+    if union in table:
+        # A FUSE mount whose mergerfs died with the last session ("Transport endpoint is
+        # not connected"): detach it so it can be mounted again.
+        log("/union is mounted but its mergerfs is gone: unmounting the stale mount")
+        run(["umount", "-l", union])
     ensure_dir(L.UNION_MOUNT, 0o755)
     daemon = Daemon(
         name="mergerfs",
@@ -756,8 +761,25 @@ def check_all(lay: L.Layout, reg: Registry, union: str) -> None:
         raise TestbedError("the HPC API does not answer")
 
 
+def _left_dead(lay: L.Layout) -> list[str]:
+    """Daemons a previous ``up`` recorded that are no longer running.
+
+    The machine's processes can end without ``down`` (a session is stopped, a machine
+    handed on): the state on disk then describes jobs that died with their steps."""
+    if not lay.pids.exists():
+        return []
+    reg = Registry(lay.pids)
+    return [name for name in reg.names() if reg.running(name) is None]
+
+
 def up(lay: L.Layout, seed_jobs: bool) -> None:
     """Bring everything up (idempotent), optionally seed, then write testbed.env."""
+    dead = _left_dead(lay)
+    if dead:
+        # Restarting the daemons over that state would keep seeded jobs Slurm no longer
+        # runs: start again from nothing instead.
+        log(f"found a testbed whose daemons died ({', '.join(dead[:4])}…): purging it first")
+        down(lay)
     ensure_packages()
     ensure_dir(lay.root, 0o755, 0, 0)
     ensure_dir(lay.logs, 0o755, 0, 0)
