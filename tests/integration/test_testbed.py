@@ -117,6 +117,25 @@ def test_registry_starts_checks_and_stops_by_record(registry: Any, tmp_path: Pat
     assert registry.load("sleeper") is None
 
 
+def test_registry_names_daemons_that_died_without_stop(registry: Any, tmp_path: Path) -> None:
+    daemons = _load("daemons")
+    alive = registry.start(_sleeper(daemons, tmp_path, "alive"))
+    gone = registry.start(_sleeper(daemons, tmp_path, "gone"))
+    assert registry.dead() == []
+    os.kill(gone.pid, 9)
+    assert _wait(lambda: registry.dead() == ["gone"])
+    assert registry.running("alive") == alive
+
+
+def _wait(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_registry_refuses_a_recycled_pid(registry: Any, tmp_path: Path) -> None:
     daemons = _load("daemons")
     record = registry.start(_sleeper(daemons, tmp_path))

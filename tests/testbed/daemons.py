@@ -130,6 +130,10 @@ class Registry:
             return []
         return sorted(path.stem for path in self.directory.glob("*.json"))
 
+    def dead(self) -> list[str]:
+        """Recorded daemons that are no longer running (ended without ``stop``)."""
+        return [name for name in self.names() if self.running(name) is None]
+
     def save(self, record: Record) -> None:
         """Write a record (atomically)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)

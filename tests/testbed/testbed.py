@@ -761,23 +761,13 @@ def check_all(lay: L.Layout, reg: Registry, union: str) -> None:
         raise TestbedError("the HPC API does not answer")
 
 
-def _left_dead(lay: L.Layout) -> list[str]:
-    """Daemons a previous ``up`` recorded that are no longer running.
-
-    The machine's processes can end without ``down`` (a session is stopped, a machine
-    handed on): the state on disk then describes jobs that died with their steps."""
-    if not lay.pids.exists():
-        return []
-    reg = Registry(lay.pids)
-    return [name for name in reg.names() if reg.running(name) is None]
-
-
 def up(lay: L.Layout, seed_jobs: bool) -> None:
     """Bring everything up (idempotent), optionally seed, then write testbed.env."""
-    dead = _left_dead(lay)
+    # The machine's processes can end without down (a session is stopped, a machine is
+    # handed on). Restarting the daemons over that state would keep seeded jobs that
+    # died with their steps: start again from nothing instead.
+    dead = Registry(lay.pids).dead()
     if dead:
-        # Restarting the daemons over that state would keep seeded jobs Slurm no longer
-        # runs: start again from nothing instead.
         log(f"found a testbed whose daemons died ({', '.join(dead[:4])}…): purging it first")
         down(lay)
     ensure_packages()
