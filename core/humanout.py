@@ -22,6 +22,7 @@ from core.slurm.models import (
     JobDetail,
     Partition,
 )
+from core.slurm.units import format_duration
 
 
 def cells(text: str) -> int:
@@ -63,13 +64,8 @@ def duration(value: int | float | timedelta | None) -> str:
     """Seconds as Slurm writes them (``1-02:03:04``), ``UNLIMITED`` for None."""
     if value is None:
         return "UNLIMITED"
-    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
-    seconds = max(seconds, 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}" if hours or days else f"{minutes}:{secs:02d}"
-    return f"{days}-{clock}" if days else clock
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    return format_duration(max(int(seconds), 0))
 
 
 def when(value: datetime | None, *, now: datetime | None = None) -> str:

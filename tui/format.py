@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from rich.text import Text
 
 from core.safetext import clean_line
+from core.slurm.units import format_duration
 
 
 def remote(text: str | None, style: str = "") -> Text:
@@ -19,18 +20,8 @@ def remote(text: str | None, style: str = "") -> Text:
 
 
 def duration(seconds: int | float | None) -> str:
-    """Slurm-like duration: ``45s``, ``12:03``, ``3:04:05``, ``2-01:00:00``; ``—`` if unknown."""
-    if seconds is None:
-        return "—"
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+    """Slurm-like duration: ``12:03``, ``3:04:05``, ``2-01:00:00``; ``—`` if unknown."""
+    return format_duration(seconds, unknown="—")
 
 
 def limit(seconds: int | None) -> str:

@@ -34,6 +34,7 @@ from textual.strip import Strip
 
 from core.safetext import clean_line
 from core.slurm.models import Job, JobState
+from core.slurm.units import format_duration as slurm_duration
 from widgets.state_style import STATE_ORDER, state_label, state_style
 
 __all__ = ["COLUMNS", "JobTable", "fit_cells", "format_duration"]
@@ -73,17 +74,8 @@ _GUTTER = 2  # "* " on marked rows
 
 
 def format_duration(seconds: int | None) -> str:
-    """Slurm-like compact durations: ``5:03``, ``2:05:03``, ``3-02:05`` (days), ``-``."""
-    if seconds is None or seconds < 0:
-        return "-"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}-{hours:02d}:{minutes:02d}"
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+    """Compact durations for the table: ``5:03``, ``2:05:03``, ``3-02:05`` (days), ``-``."""
+    return slurm_duration(seconds, unknown="-", compact=True)
 
 
 def fit_cells(text: str, width: int, *, right: bool = False) -> str:

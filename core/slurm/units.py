@@ -71,18 +71,27 @@ def parse_minutes(text: str) -> int | None:
     return int(text) * 60
 
 
-def format_duration(seconds: int | None) -> str:
-    """The inverse of :func:`parse_duration` for showing: ``1-02:03:04``, ``03:04``."""
-    if seconds is None:
-        return "UNLIMITED"
+def format_duration(
+    seconds: int | float | None, *, unknown: str = "UNLIMITED", compact: bool = False
+) -> str:
+    """A duration written as squeue writes it: ``1-02:03:04``, ``2:03:04``, ``3:04``.
+
+    The inverse of :func:`parse_duration`. None or a negative value gives ``unknown``;
+    ``compact`` drops the seconds of durations of a day or more (narrow table columns).
+    This is the one duration formatter of the project: the CLI, the TUI and the job table
+    all call it.
+    """
+    if seconds is None or seconds < 0:
+        return unknown
     days, rest = divmod(int(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
+        clock = f"{hours:02d}:{minutes:02d}" + ("" if compact else f":{secs:02d}")
+        return f"{days}-{clock}"
     if hours:
-        return f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{minutes:02d}:{secs:02d}"
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
 
 
 def parse_timestamp(text: str, tz: tzinfo | None = None) -> datetime | None:

@@ -60,7 +60,7 @@ def test_plain_table_neutralises_escapes_and_aligns_wide_names() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "UNLIMITED"), (59, "0:59"), (3600, "01:00:00"), (90061, "1-01:01:01")],
+    [(None, "UNLIMITED"), (59, "0:59"), (3600, "1:00:00"), (90061, "1-01:01:01")],
 )
 def test_duration_like_slurm(seconds: int | None, text: str) -> None:
     assert humanout.duration(seconds) == text
