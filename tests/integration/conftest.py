@@ -83,7 +83,13 @@ def cli_config(
     logged_in: Profile, testbed: TestbedEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A config file for the ``suan`` command whose default profile is logged in."""
-    path = tmp_path_factory.mktemp("cli") / "config.toml"
+    return write_config(testbed, tmp_path_factory.mktemp("cli") / "config.toml", logged_in.data_dir)
+
+
+def write_config(
+    testbed: TestbedEnv, path: Path, data_dir: Path, *, known_hosts: Path | None = None
+) -> Path:
+    """A suan config file for hpcuser on the testbed, its state in ``data_dir``."""
     hosts = "\n".join(f'{n} = "{h}:{p}"' for n, (h, p) in testbed.entry_nodes().items())
     path.write_text(
         f"""default_profile = "testbed"
@@ -91,9 +97,9 @@ def cli_config(
 site = "sjtu"
 username = "hpcuser"
 api_url = "{testbed.api_url}"
-known_hosts = "{testbed.known_hosts}"
+known_hosts = "{known_hosts or testbed.known_hosts}"
 secrets = "file"
-data_dir = "{logged_in.data_dir}"
+data_dir = "{data_dir}"
 [profiles.testbed.hosts]
 {hosts}
 """

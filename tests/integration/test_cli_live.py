@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import run_cli, write_config
 from tests.testbed_env import TestbedEnv
 
 pytestmark = pytest.mark.testbed
@@ -37,23 +38,14 @@ def test_missing_job_exits_9_with_words(cli_config: Path) -> None:
 
 
 def test_not_logged_in_exits_3(tmp_path: Path, testbed: TestbedEnv) -> None:
-    config = tmp_path / "config.toml"
-    text = testbed.config_path.read_text().replace(
-        str(testbed.root / "suan-data"), str(tmp_path / "empty")
-    )
-    config.write_text(text)
+    config = write_config(testbed, tmp_path / "config.toml", tmp_path / "empty")
     result = run_cli(config, "jobs")
     assert result.returncode == 3, result.stderr
     assert "suan login" in result.stderr
 
 
 def test_wrong_password_exits_4_and_never_echoes_it(tmp_path: Path, testbed: TestbedEnv) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        testbed.config_path.read_text().replace(
-            str(testbed.root / "suan-data"), str(tmp_path / "data")
-        )
-    )
+    config = write_config(testbed, tmp_path / "config.toml", tmp_path / "data")
     secret = "not-the-password-Zq81"
     result = run_cli(config, "login", "--password-stdin", input=secret + "\n")
     assert result.returncode == 4
@@ -108,8 +100,8 @@ def test_unknown_host_is_the_users_decision(
 ) -> None:
     known = tmp_path / "known_hosts"
     known.write_text("")
-    config = tmp_path / "config.toml"
-    config.write_text(cli_config.read_text().replace(f'"{testbed.known_hosts}"', f'"{known}"'))
+    data_dir = Path(tomllib.loads(cli_config.read_text())["profiles"]["testbed"]["data_dir"])
+    config = write_config(testbed, tmp_path / "config.toml", data_dir, known_hosts=known)
     refused = run_cli(config, "jobs")
     assert refused.returncode == 6, refused.stderr
     assert "SHA256:" in refused.stderr and "suan trust-host" in refused.stderr
@@ -124,12 +116,7 @@ def test_unknown_host_is_the_users_decision(
 def test_login_with_a_password_file_then_cert(tmp_path: Path, testbed: TestbedEnv) -> None:
     import httpx
 
-    config = tmp_path / "config.toml"
-    config.write_text(
-        testbed.config_path.read_text().replace(
-            str(testbed.root / "suan-data"), str(tmp_path / "data")
-        )
-    )
+    config = write_config(testbed, tmp_path / "config.toml", tmp_path / "data")
     password_file = tmp_path / "password"
     password_file.write_text(testbed.password() + "\n")
     httpx.post(f"{testbed.control_url}/config", json={"auto_approve_seconds": 0.5}, timeout=10)

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.conftest import write_config
 from tests.testbed_env import TestbedEnv
 from tests.tmux_driver import TmuxError, TmuxSession
 
@@ -178,24 +179,6 @@ def own_job(testbed: TestbedEnv) -> Iterator[tuple[str, str]]:
         _as_hpcuser(testbed, "scancel", job_id)
 
 
-def _write_config(testbed: TestbedEnv, path: Path, data_dir: Path) -> Path:
-    hosts = "\n".join(f'{n} = "{h}:{p}"' for n, (h, p) in testbed.entry_nodes().items())
-    path.write_text(
-        f"""default_profile = "testbed"
-[profiles.testbed]
-site = "sjtu"
-username = "hpcuser"
-api_url = "{testbed.api_url}"
-known_hosts = "{testbed.known_hosts}"
-secrets = "file"
-data_dir = "{data_dir}"
-[profiles.testbed.hosts]
-{hosts}
-"""
-    )
-    return path
-
-
 def _approve(testbed: TestbedEnv, user: str, timeout: float = STEP) -> None:
     """Approve ``user``'s pending second-factor request(s), polling until one shows."""
     deadline = time.monotonic() + timeout
@@ -243,7 +226,7 @@ def test_suan_in_tmux_login_jobs_log_and_cancel(
 ) -> None:
     job_id, job_name = own_job
     seeded = testbed.seeded()
-    config = _write_config(testbed, tmp_path / "config.toml", data_dir)
+    config = write_config(testbed, tmp_path / "config.toml", data_dir)
     env = _base_env(tmp_path) | {"SUAN_CONFIG": str(config)}
     suan = REPO / ".venv" / "bin" / "suan"
     argv = [str(suan)] if suan.exists() else [sys.executable, "-m", "core.cli"]
