@@ -105,6 +105,8 @@ class LogPaths:
     cluster: str = ""
     node: str | None = None
     """The entry node chosen to read the files, when the caller (the service) picked one."""
+    live: bool = False
+    """The job is still queued or running: its output may still grow (viewers follow)."""
 
     @property
     def separate(self) -> bool:
@@ -330,7 +332,13 @@ def paths_from_detail(detail: JobDetail) -> LogPaths:
         )
     stdout = _absolute(stdout, work_dir)
     stderr = _absolute(detail.stderr, work_dir) if detail.stderr else stdout
-    return LogPaths(stdout=stdout, stderr=stderr, group=detail.group, cluster=detail.cluster)
+    return LogPaths(
+        stdout=stdout,
+        stderr=stderr,
+        group=detail.group,
+        cluster=detail.cluster,
+        live=detail.state.is_active,
+    )
 
 
 def paths_from_history(

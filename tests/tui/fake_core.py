@@ -770,7 +770,12 @@ class FakeSuan:
         await self._enter("log_paths", job_id)
         detail = await self.job(job_id)
         if isinstance(detail, JobDetail):
-            return LogPaths(stdout=detail.stdout, stderr=detail.stderr, group=detail.group)
+            return LogPaths(
+                stdout=detail.stdout,
+                stderr=detail.stderr,
+                group=detail.group,
+                live=detail.state.is_active,
+            )
         out = f"{detail.work_dir}/{detail.job_id}.out"
         return LogPaths(stdout=out, stderr=out, group=detail.group)
 

@@ -490,10 +490,12 @@ async def test_log_opens_follows_and_shows_status() -> None:
         text = screen_text(app)
         assert "/lustre/home/acct-hpc/hpcuser/1001.out" in text
         assert "@pi" in text
-        await pilot.press("f")
-        await until(pilot, lambda: screen.following, what="FOLLOW")
+        # A running job's log opens following, as `tail -f` would; `f` toggles it.
+        await until(pilot, lambda: screen.following, what="FOLLOW from the start")
         suan.logs.append("/lustre/home/acct-hpc/hpcuser/1001.out", b"step 4 loss=0.41\n")
         await until(pilot, lambda: "step 4 loss=0.41" in screen_text(app), what="the new line")
+        await pilot.press("f")
+        await until(pilot, lambda: not screen.following, what="FOLLOW off")
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, JobsScreen)

@@ -59,6 +59,7 @@ class LogScreen(SuanScreen[None]):
         self.wrap = False
         self.search_text = ""
         self.problem = ""
+        self.follow_from_start = False
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(id="log-status")
@@ -78,6 +79,8 @@ class LogScreen(SuanScreen[None]):
         path = str(getattr(paths, self.which, "") or "")
         node = getattr(paths, "node", None) or getattr(paths, "group", "") or ""
         remote_file = await suan.open_log(self.job_id, self.which)
+        # A running job's output still grows: follow it, as `tail -f` would.
+        self.follow_from_start = bool(getattr(paths, "live", False))
         self.post_message(LogOpened(remote_file, path or remote_file.path, str(node)))
 
     async def on_log_opened(self, message: LogOpened) -> None:
@@ -85,7 +88,12 @@ class LogScreen(SuanScreen[None]):
         self.node = message.node
         body = self.query_one("#log-body", Container)
         await body.remove_children()
-        view = LogView(message.remote_file, interval=self.suan_app.log_poll_seconds, id="log-view")
+        view = LogView(
+            message.remote_file,
+            follow=self.follow_from_start,
+            interval=self.suan_app.log_poll_seconds,
+            id="log-view",
+        )
         await body.mount(view)
         view.focus()
         self.update_status()
