@@ -389,7 +389,7 @@ class Suan:
         if isinstance(job, JobDetail):
             return paths_from_detail(job)
         script = await self._read(lambda: sacct.batch_script(session, job.job_id))
-        return paths_from_history(job, script, raw_job_id=job_id)
+        return paths_from_history(job, script, raw_job_id=job.job_id_raw or job_id)
 
     def file_access(self, node: str | EntryNode) -> SftpFileAccess:
         """One kept SFTP channel per entry node for range reads."""

@@ -227,6 +227,8 @@ class HistoryRecord:
     submit_line: str
     cluster: str
     group: str
+    job_id_raw: str = ""
+    """sacct's JobIDRaw: an array task's own job id (what ``%j`` expands to)."""
 
 
 @dataclass(frozen=True, slots=True)

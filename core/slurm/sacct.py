@@ -137,6 +137,7 @@ def parse_history(
                 submit_line=row["SubmitLine"],
                 cluster=cluster,
                 group=safe_group(group_of, partition, cluster),
+                job_id_raw=row["JobIDRaw"],
             )
         )
     return out

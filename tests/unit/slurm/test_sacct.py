@@ -106,6 +106,9 @@ def test_history_window(cluster: str) -> None:
     assert len(records) >= len(NASTY_NAMES)
     assert {r.user for r in records} == {"hpcuser"}
     assert all("." not in r.job_id for r in records)  # -X: no steps
+    # JobIDRaw is kept: an array task's own id, what %j expands to in its log's name.
+    assert all(r.job_id_raw.isdigit() for r in records)
+    assert all(r.job_id_raw == r.job_id for r in records if "_" not in r.job_id)
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS)
