@@ -118,7 +118,8 @@ async def cmd_login(suan: Suan, args: argparse.Namespace) -> int:
         {"certificate": info, "elapsed": round(time.monotonic() - started, 1)},
         lambda: (
             f"Logged in as {', '.join(info.principals)}; certificate valid until "
-            f"{humanout.when(info.valid_before)} ({humanout.duration(info.remaining())} left)."
+            f"{humanout.local_time(info.valid_before.timestamp())} "
+            f"({humanout.duration(info.remaining())} left)."
         ),
     )
     return 0
