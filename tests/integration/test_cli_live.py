@@ -132,3 +132,22 @@ def test_login_with_a_password_file_then_cert(tmp_path: Path, testbed: TestbedEn
     info = json.loads(cert.stdout)["certificate"]
     assert info["principals"] == ["hpcuser"]
     assert run_cli(config, "jobs", "--user", "otheruser").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("partition", "cluster", "host"),
+    [("debug", "pi", "pilogin"), ("arm128c256g", "pi", "armlogin"), ("small", "sy", "sylogin")],
+)
+def test_submit_goes_through_the_entry_node_of_the_partitions_group(
+    cli_config: Path, partition: str, cluster: str, host: str
+) -> None:
+    script = cli_config.parent / f"route-{partition}.sh"
+    script.write_text("#!/bin/bash\n#SBATCH -t 2\nsleep 120\n")
+    result = run_cli(cli_config, "--json", "submit", str(script), "-p", partition)
+    assert result.returncode == 0, result.stderr
+    submitted = json.loads(result.stdout)["submitted"]
+    assert (submitted["cluster"], submitted["host"]) == (cluster, host)
+    job = json.loads(run_cli(cli_config, "--json", "job", submitted["job_id"]).stdout)
+    assert job["partition"] == partition
+    done = run_cli(cli_config, "--json", "cancel", submitted["job_id"], "--yes")
+    assert json.loads(done.stdout)[0]["cancelled"] is True
