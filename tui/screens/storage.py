@@ -18,7 +18,7 @@ discovered as an error. Deleting asks first, naming exactly what goes
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from core.errors import NotFound, SuanError
 from core.logs import RemoteFile
 from core.safetext import clean_line
 from core.storage import DeletePlan, Entry, PoolInfo, Preview, Quota
+from core.transfers import FileTransferResult, ProgressCallback
 from tui.base import SuanInput, SuanModal, SuanScreen
 from tui.messages import LogOpened
 from tui.screens.logs import LogScreen
@@ -1222,21 +1223,38 @@ class StorageScreen(SuanScreen[None]):
             notes=[cold_note(pool)],
         )
 
-    @work(group="storage.upload", exit_on_error=False, description="Uploading")
-    async def upload(self, local: str, remote: str) -> None:
-        """SFTP upload with progress in the transfers view."""
+    async def _tracked(
+        self,
+        kind: str,
+        source: str,
+        dest: str,
+        call: Callable[[ProgressCallback], Awaitable[FileTransferResult]],
+    ) -> FileTransferResult:
+        """Run one up/download as an entry of the transfers view: progress, then its end
+        (finished, failed with words, or cancelled)."""
         registry = LocalTransfers.of(self.app)
-        entry = registry.start("upload", local, remote)
+        entry = registry.start(kind, source, dest)
         entry.worker = get_current_worker()
-        transfers = await self.facade.transfers()
         try:
-            result = await transfers.upload(local, remote, progress=registry.progress(entry))
+            result = await call(registry.progress(entry))
         except BaseException as exc:
             if entry.state == "running":
                 words = exc.message if isinstance(exc, SuanError) else str(exc) or "cancelled"
                 registry.fail(entry, "failed" if isinstance(exc, Exception) else "cancelled", words)
             raise
         registry.finish(entry, result)
+        return result
+
+    @work(group="storage.upload", exit_on_error=False, description="Uploading")
+    async def upload(self, local: str, remote: str) -> None:
+        """SFTP upload with progress in the transfers view."""
+        transfers = await self.facade.transfers()
+        result = await self._tracked(
+            "upload",
+            local,
+            remote,
+            lambda progress: transfers.upload(local, remote, progress=progress),
+        )
         self.post_message(
             WriteDone(
                 f"Uploaded {result.local} ({human_size(result.size)}) "
@@ -1275,18 +1293,13 @@ class StorageScreen(SuanScreen[None]):
     @work(group="storage.download", exit_on_error=False, description="Downloading")
     async def download(self, remote: str, local: str) -> None:
         """SFTP download with progress in the transfers view."""
-        registry = LocalTransfers.of(self.app)
-        entry = registry.start("download", remote, local)
-        entry.worker = get_current_worker()
         transfers = await self.facade.transfers()
-        try:
-            result = await transfers.download(remote, local, progress=registry.progress(entry))
-        except BaseException as exc:
-            if entry.state == "running":
-                words = exc.message if isinstance(exc, SuanError) else str(exc) or "cancelled"
-                registry.fail(entry, "failed" if isinstance(exc, Exception) else "cancelled", words)
-            raise
-        registry.finish(entry, result)
+        result = await self._tracked(
+            "download",
+            remote,
+            local,
+            lambda progress: transfers.download(remote, local, progress=progress),
+        )
         self.notify(
             f"Downloaded {clean_line(remote)} to {result.local} ({human_size(result.size)}).",
             title="Done",
