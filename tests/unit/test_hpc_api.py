@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +24,6 @@ from core.hpc_api import (
 from tests.api_standin import PASSWORDS, StandIn, async_wait_for, running_standin
 
 PW = PASSWORDS["hpcuser"]
-
-
-@pytest.fixture(scope="module")
-def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
-    with running_standin(tmp_path_factory.mktemp("hpc-api")) as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(standin_server: StandIn) -> StandIn:
-    standin_server.reset()
-    return standin_server
-
-
-@pytest.fixture
-async def api(standin: StandIn) -> AsyncIterator[HpcApi]:
-    async with HpcApi(standin.url, domain="pi", approval_timeout=60) as client:
-        yield client
 
 
 async def _token(api: HpcApi, user: str = "hpcuser") -> str:

@@ -8,7 +8,6 @@ import logging
 import os
 import stat
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from tests.api_standin import (
     make_ca,
     make_certificate,
     make_key,
-    running_standin,
 )
 
 PW = PASSWORDS["hpcuser"]
@@ -42,24 +40,6 @@ class FakeProfile:
     data_dir: Path
     secrets: str = "file"
     name: str = "unit"
-
-
-@pytest.fixture(scope="module")
-def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
-    with running_standin(tmp_path_factory.mktemp("identity-api")) as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(standin_server: StandIn) -> StandIn:
-    standin_server.reset()
-    return standin_server
-
-
-@pytest.fixture
-async def api(standin: StandIn) -> AsyncIterator[HpcApi]:
-    async with HpcApi(standin.url, domain="pi", approval_timeout=60) as client:
-        yield client
 
 
 @pytest.fixture
