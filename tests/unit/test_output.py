@@ -11,37 +11,13 @@ import pytest
 from core import humanout
 from core.cli import build_parser, parse_since
 from core.jsonout import dumps, to_jsonable
-from core.slurm.models import Job, JobState
+from tests.tui.hosts.jobs import make_job
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def make_job(job_id: str, name: str, state: JobState = JobState.RUNNING) -> Job:
-    return Job(
-        job_id=job_id,
-        array_job_id=None,
-        array_task_id=None,
-        name=name,
-        user="hpcuser",
-        account="acct-hpc",
-        partition="cpu",
-        state=state,
-        reason="None",
-        elapsed=65,
-        time_limit=3600,
-        num_nodes=1,
-        num_cpus=4,
-        nodelist="cas001",
-        submit_time=NOW,
-        start_time=NOW,
-        work_dir="/lustre/home/acct-hpc/hpcuser",
-        cluster="pi",
-        group="pi",
-    )
-
-
 def test_json_keeps_cjk_and_types() -> None:
-    data = json.loads(dumps([make_job("1001", "训练作业")]))
+    data = json.loads(dumps([make_job("1001", name="训练作业", submit_time=NOW)]))
     assert data[0]["name"] == "训练作业"
     assert data[0]["state"] == "RUNNING"
     assert data[0]["submit_time"] == "2026-11-29T12:00:00+00:00"
@@ -49,7 +25,8 @@ def test_json_keeps_cjk_and_types() -> None:
 
 
 def test_plain_table_neutralises_escapes_and_aligns_wide_names() -> None:
-    text = humanout.jobs([make_job("1", "训练作业"), make_job("22", "a\x1b[2Jb[bold]x[/]")])
+    nasty = make_job("22", name="a\x1b[2Jb[bold]x[/]")
+    text = humanout.jobs([make_job("1", name="训练作业"), nasty])
     assert "\x1b" not in text
     lines = text.splitlines()
     # The STATE column starts at the same cell offset on every row, wide characters included.

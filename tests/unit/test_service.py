@@ -3,7 +3,6 @@ submit whose outcome is unknown being looked up by its tag, never sent twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from core.errors import NetworkError
 from core.service import Suan, requested_partition
 from core.slurm import sbatch
 from core.slurm.models import Job, JobState
+from tests.tui.hosts.jobs import make_job
 
 
 @pytest.mark.parametrize(
@@ -41,14 +41,9 @@ def _suan(tmp_path: Path) -> Suan:
 
 
 def _job(job_id: str, tag: str) -> Job:
-    now = datetime.now(UTC)
-    return Job(
-        job_id=job_id, array_job_id=None, array_task_id=None, name="x", user="hpcuser",
-        account="acct-hpc", partition="small", state=JobState.PENDING, reason="Priority",
-        elapsed=0, time_limit=60, num_nodes=1, num_cpus=1, nodelist="", submit_time=now,
-        start_time=None, work_dir="/dssg/home/acct-hpc/hpcuser", cluster="sy", group="sy",
-        comment=tag,
-    )  # fmt: skip
+    return make_job(
+        job_id, partition="small", state=JobState.PENDING, cluster="sy", group="sy", comment=tag
+    )
 
 
 async def test_unknown_outcome_is_looked_up_by_tag_not_resubmitted(
