@@ -603,7 +603,32 @@ def _detail_from_job(job: Job, files: MemoryFileAccess) -> JobDetail:
     )
 
 
-class FakeSuan:
+class Steered:
+    """``fail``/``gates``/``calls``: faults and pauses a test controls, per method.
+
+    ``fail[method]`` raises once on its next call; ``gates[method]`` holds calls until
+    set; ``calls`` records every call in order."""
+
+    def __init__(self) -> None:
+        self.fail: dict[str, SuanError | Exception] = {}
+        self.gates: dict[str, asyncio.Event] = {}
+        self.calls: list[tuple[str, Any]] = []
+
+    async def _enter(self, method: str, args: Any = None) -> None:
+        self.calls.append((method, args))
+        gate = self.gates.get(method)
+        if gate is not None:
+            await gate.wait()
+        error = self.fail.pop(method, None)
+        if error is not None:
+            raise error
+
+    def calls_of(self, method: str) -> list[Any]:
+        """The arguments of every call of ``method`` so far."""
+        return [args for name, args in self.calls if name == method]
+
+
+class FakeSuan(Steered):
     """The facade for TUI tests; see the module docstring."""
 
     def __init__(
@@ -629,23 +654,8 @@ class FakeSuan:
                 f"job {record.job_id} ({record.state.value})\n".encode(),
             )
         self.logs.write("/lustre/home/acct-hpc/hpcuser/run dir/986.out", COLOUR_LOG)
-        self.fail: dict[str, SuanError | Exception] = {}
-        self.gates: dict[str, asyncio.Event] = {}
-        self.calls: list[tuple[str, Any]] = []
+        Steered.__init__(self)
         self.closed = False
-
-    async def _enter(self, method: str, args: Any = None) -> None:
-        self.calls.append((method, args))
-        gate = self.gates.get(method)
-        if gate is not None:
-            await gate.wait()
-        error = self.fail.pop(method, None)
-        if error is not None:
-            raise error
-
-    def calls_of(self, method: str) -> list[Any]:
-        """The arguments of every call of ``method`` so far."""
-        return [args for name, args in self.calls if name == method]
 
     async def partitions(self) -> list[Partition]:
         """Every partition of every controller."""

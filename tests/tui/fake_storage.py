@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 
 import tui.app
-from core.errors import NotFound, Refused, SuanError
+from core.errors import NotFound, Refused
 from core.logs import MemoryFileAccess, RemoteFile
 from core.storage import (
     PREVIEW_BYTES,
@@ -37,7 +37,7 @@ from core.storage import (
     looks_binary,
 )
 from core.transfers import FileTransferResult, Progress, TransferRecord, TransferStatus
-from tests.tui.fake_core import NOW, FakeClock, FakeSuan
+from tests.tui.fake_core import NOW, FakeClock, FakeSuan, Steered
 from tui.app import VIEWS, SuanApp, View
 from tui.facade import SuanLike
 from tui.screens.storage import StorageScreen
@@ -163,28 +163,6 @@ def sample_quotas() -> list[Quota]:
         Quota("lustre", int(2.8 * TiB), 3 * TiB, 812_000, 2_000_000, {}, "account", "acct-hpc"),
         Quota("dssg", 100 * GiB, 3 * TiB, 9_000, 2_000_000, {}, "account", "acct-hpc"),
     ]
-
-
-class Steered:
-    """``fail``/``gates``/``calls`` like ``FakeSuan``: faults and pauses a test controls."""
-
-    def __init__(self) -> None:
-        self.fail: dict[str, SuanError | Exception] = {}
-        self.gates: dict[str, asyncio.Event] = {}
-        self.calls: list[tuple[str, Any]] = []
-
-    async def _enter(self, method: str, args: Any = None) -> None:
-        self.calls.append((method, args))
-        gate = self.gates.get(method)
-        if gate is not None:
-            await gate.wait()
-        error = self.fail.pop(method, None)
-        if error is not None:
-            raise error
-
-    def calls_of(self, method: str) -> list[Any]:
-        """The arguments of every call of ``method`` so far."""
-        return [args for name, args in self.calls if name == method]
 
 
 class FakeStorage(Steered):
