@@ -266,31 +266,24 @@ class JobTable(ScrollView, can_focus=True):
         Binding("S", "reverse_sort", "Reverse", show=False, id="job_table.reverse_sort"),
     ]
 
-    class Highlighted(Message):
+    class JobMessage(Message):
+        """A message about one job of this table."""
+
+        def __init__(self, job_table: JobTable, job: Job) -> None:
+            super().__init__()
+            self.job_table = job_table
+            self.job = job
+
+        @property
+        def control(self) -> JobTable:
+            """The table that sent this."""
+            return self.job_table
+
+    class Highlighted(JobMessage):
         """The cursor moved to another job."""
 
-        def __init__(self, job_table: JobTable, job: Job) -> None:
-            super().__init__()
-            self.job_table = job_table
-            self.job = job
-
-        @property
-        def control(self) -> JobTable:
-            """The table that sent this."""
-            return self.job_table
-
-    class Activated(Message):
+    class Activated(JobMessage):
         """The user pressed enter (or double-clicked) on a job."""
-
-        def __init__(self, job_table: JobTable, job: Job) -> None:
-            super().__init__()
-            self.job_table = job_table
-            self.job = job
-
-        @property
-        def control(self) -> JobTable:
-            """The table that sent this."""
-            return self.job_table
 
     filter_text: reactive[str] = reactive("", init=False)
     """Show only jobs whose id, name, partition, state, user or reason contain this."""
